@@ -1,0 +1,147 @@
+"""The metrics stream (`metrics.jsonl`): one JSON object per event, appended as it happens.
+
+Every line carries `kind`, `step` and `time` (seconds of run time since the run started).
+Non-finite floats are written as the tokens NaN, Infinity and -Infinity, which Python's json
+module writes and reads; they are kept because a NaN loss is the evidence of divergence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time as _time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+TRAIN = "train"
+EVAL = "eval"
+BASELINE = "baseline"
+FINAL = "final"
+TEACHER = "teacher"
+STATUS = "status"
+DATA = "data"
+WARNING = "warning"
+KINDS = (TRAIN, EVAL, BASELINE, FINAL, TEACHER, STATUS, DATA, WARNING)
+# Lines that carry an evaluation of the student.
+EVALUATION_KINDS = (BASELINE, EVAL, FINAL)
+
+
+class MetricsWriter:
+    """Appends events to `metrics.jsonl`, flushing each line so a reader sees it at once.
+
+    `time_offset` carries the run time already spent before a resume, so `time` keeps growing.
+    Each line is flushed to the OS (it survives a killed process); status lines are also fsynced
+    (they survive a machine crash).
+    """
+
+    def __init__(self, path: Path, time_offset: float = 0.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._start = _time.monotonic() - time_offset
+        self._file = open(self.path, "a", encoding="utf-8")
+        if self._file.tell() > 0:
+            self._terminate_partial_line()
+
+    def elapsed(self) -> float:
+        return _time.monotonic() - self._start
+
+    def write(self, kind: str, step: int, **values: Any) -> dict[str, Any]:
+        if kind not in KINDS:
+            raise ValueError(f"invalid metrics kind {kind!r}: use one of {', '.join(KINDS)}")
+        event = {"kind": kind, "step": int(step), "time": round(self.elapsed(), 3), **values}
+        self._file.write(json.dumps(event, allow_nan=True) + "\n")
+        self._file.flush()
+        if kind == STATUS:
+            os.fsync(self._file.fileno())
+        return event
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+    def _terminate_partial_line(self) -> None:
+        # A writer killed mid-line leaves a fragment; end it so the next event starts a fresh
+        # line (readers skip the fragment as an unparsable line).
+        with open(self.path, "rb") as existing:
+            existing.seek(-1, os.SEEK_END)
+            if existing.read(1) != b"\n":
+                self._file.write("\n")
+                self._file.flush()
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """Parse one line; return None for a blank, partial or corrupt line."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or "kind" not in event:
+        return None
+    return event
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Read every complete event of a metrics file (missing file = no events)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [event for event in map(parse_line, text.splitlines()) if event is not None]
+
+
+@dataclass
+class MetricsTail:
+    """Reads a growing metrics file incrementally: each `poll` returns only the new complete lines.
+
+    A last line without its newline is held back until the writer finishes it, so a reader never
+    sees half an event; lines that still fail to parse are counted in `skipped`.
+    """
+
+    path: Path
+    offset: int = 0
+    skipped: int = 0
+    _pending: bytes = field(default=b"", repr=False)
+
+    def poll(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as stream:
+                size = os.fstat(stream.fileno()).st_size
+                if size < self.offset:
+                    # The file was replaced or truncated: start over.
+                    self.offset, self._pending = 0, b""
+                stream.seek(self.offset)
+                chunk = stream.read(max_bytes) if max_bytes else stream.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(chunk)
+        data = self._pending + chunk
+        complete, newline, rest = data.rpartition(b"\n")
+        if not newline:
+            self._pending = data
+            return []
+        self._pending = rest
+        events = []
+        for raw in complete.split(b"\n"):
+            if not raw.strip():
+                continue
+            event = parse_line(raw.decode("utf-8", errors="replace"))
+            if event is None:
+                self.skipped += 1
+            else:
+                events.append(event)
+        return events
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def of_kind(events: Iterable[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
+    return [event for event in events if event.get("kind") in kinds]
