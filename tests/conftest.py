@@ -39,7 +39,8 @@ os.environ.pop("ATLAS_RUNS_DIR", None)
 tempfile.tempdir = str(_SANDBOX / "tmp")
 
 
-def pytest_sessionfinish(session, exitstatus):
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
     shutil.rmtree(_SANDBOX, ignore_errors=True)
 
 
