@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GSM8K_DIR = REPO_ROOT.parent / "shared" / "data" / "gsm8k"
 
@@ -44,7 +46,7 @@ def pytest_unconfigure(config):
     shutil.rmtree(_SANDBOX, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def gsm8k_dir() -> Path:
     """Real GSM8K `main` splits; the test is skipped where they are not beside the checkout."""
     if not (GSM8K_DIR / "train.jsonl").is_file():
@@ -55,3 +57,29 @@ def gsm8k_dir() -> Path:
 @pytest.fixture
 def python_bin() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny student and a larger tiny teacher sharing one chat tokenizer (random weights)."""
+    from tiny_models import build_pair
+
+    return build_pair(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gsm8k(tmp_path_factory) -> Path:
+    """A 16/8-row GSM8K-format folder of generated problems."""
+    from tiny_models import write_gsm8k_folder
+
+    return write_gsm8k_folder(tmp_path_factory.mktemp("gsm8k-small"))
+
+
+def run_atlas_train(args, cwd: Path, timeout: float = 300.0):
+    """Run `atlas-train` as a real subprocess and return the completed process."""
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "trainer.cli", *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )

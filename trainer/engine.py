@@ -7,7 +7,6 @@ import math
 import os
 import platform
 import random
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,6 @@ from state.record import (
     STOPPED,
     RunRecord,
     read_record,
-    update_record,
     utc_now,
     write_record,
 )
@@ -203,9 +201,20 @@ class _Session:
         checkpoint = last_checkpoint(self.paths) if self.request.resume else None
         if self.request.resume and checkpoint is None:
             logger.warning("run %s has no checkpoint yet; training starts from step 0", self.paths.run_id)
+        from trainer.gkd import NonFiniteRollout
+
         if not self.stop():
             logger.info("training starts%s", f" from {checkpoint.name}" if checkpoint else "")
-            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            try:
+                trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            except NonFiniteRollout as error:
+                step = int(trainer.state.global_step) + 1
+                logger.error("step %d: the student's sampling distribution is not finite (%s)", step, error)
+                if self.writer:
+                    self.writer.write(kinds.TRAIN, step, loss=math.nan, grad_norm=math.nan, learning_rate=0.0)
+                self.diverged_at = step
+                self.message = f"diverged at step {step}: non-finite probabilities in on-policy sampling"
+                return DIVERGED
 
         step = int(trainer.state.global_step)
         if metrics_callback.diverged_at_step is not None:

@@ -10,7 +10,11 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 from trl.experimental.gkd import GKDConfig, GKDTrainer  # noqa: E402
 
-__all__ = ["GKDConfig", "AtlasGKDTrainer"]
+__all__ = ["GKDConfig", "AtlasGKDTrainer", "NonFiniteRollout"]
+
+
+class NonFiniteRollout(RuntimeError):
+    """The student's next-token probabilities held NaN or inf, so no rollout could be sampled."""
 
 
 class AtlasGKDTrainer(GKDTrainer):
@@ -46,9 +50,16 @@ class AtlasGKDTrainer(GKDTrainer):
 
     def generate_on_policy_outputs(self, model, inputs, generation_config):  # type: ignore[override]
         started = time.perf_counter()
-        new_input_ids, new_attention_mask, new_labels = GKDTrainer.generate_on_policy_outputs(
-            model, inputs, generation_config
-        )
+        try:
+            new_input_ids, new_attention_mask, new_labels = GKDTrainer.generate_on_policy_outputs(
+                model, inputs, generation_config
+            )
+        except RuntimeError as error:
+            # torch.multinomial rejects NaN/inf probabilities: the weights have already diverged.
+            text = str(error)
+            if "inf" in text or "nan" in text:
+                raise NonFiniteRollout(text.splitlines()[0]) from error
+            raise
         self._generation_seconds += time.perf_counter() - started
         self._rollout_tokens += int((new_labels != -100).sum().item())
         return new_input_ids, new_attention_mask, new_labels
