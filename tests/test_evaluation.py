@@ -30,8 +30,8 @@ def test_batched_equals_single(student):
     eos = models.eos_token_ids(tokenizer, model)
     batched = generate(model, tokenizer, prompts, max_new_tokens=10, batch_size=6, eos_ids=eos)
     single = [generate(model, tokenizer, [p], max_new_tokens=10, batch_size=1, eos_ids=eos)[0] for p in prompts]
-    assert [c[0].text for c in batched] == [c[0].text for c in single]
-    assert [c[0].tokens for c in batched] == [c[0].tokens for c in single]
+    assert [batched[i][0].text for i in range(6)] == [c[0].text for c in single]
+    assert [batched[i][0].tokens for i in range(6)] == [c[0].tokens for c in single]
 
 
 def test_tokens_counted_to_first_eos(student):
@@ -39,7 +39,7 @@ def test_tokens_counted_to_first_eos(student):
     eos = tokenizer.eos_token_id
     completions = generate(model, tokenizer, format_prompts(tokenizer, _examples(2)), max_new_tokens=7,
                            batch_size=2, eos_ids=[eos])
-    for [completion] in completions:
+    for [completion] in completions.values():
         assert 1 <= completion.tokens <= 7
         assert completion.hit_cap == (completion.tokens == 7 and eos not in tokenizer(completion.text)["input_ids"])
 
@@ -58,3 +58,16 @@ def test_summarize_scores():
     assert result.accuracy == 0.5
     assert result.mean_tokens == 20.0
     assert result.cap_hit_rate == 0.5
+
+
+def test_shards_cover_all_prompts(student):
+    model, tokenizer = student
+    prompts = format_prompts(tokenizer, _examples(7))
+    eos = models.eos_token_ids(tokenizer, model)
+    whole = generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=2, eos_ids=eos)
+    parts = [generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=2, eos_ids=eos, shard=(rank, 2))
+             for rank in range(2)]
+    assert not set(parts[0]) & set(parts[1])
+    merged = {**parts[0], **parts[1]}
+    assert sorted(merged) == list(range(7))
+    assert [merged[i][0].text for i in range(7)] == [whole[i][0].text for i in range(7)]

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from transformers import TrainerCallback
 
 from state.metrics import MetricsWriter
-from trainer import telemetry
+from trainer import distributed, telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,10 @@ class StopCallback(TrainerCallback):
         self.stop = stop
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.stop():
+        # Every rank must stop at the same step, or the next collective call would hang.
+        if distributed.any_rank(self.stop()):
+            if self.stop.requested is None:
+                self.stop.requested = "a stop on another rank"
             control.should_save = True
             control.should_training_stop = True
         return control

@@ -93,7 +93,10 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         # The stored config wins over every layer, so the run continues exactly as it started.
         gear = record.gear if record.gear in GEAR_NAMES else None
         config = resolve(gear, demo=record.demo, flags=record.config)
-        return _start(config, paths, parent=record.parent, argv=argv, resume=True)
+        from trainer import distributed
+
+        resume = distributed.launch_is_resume() if distributed.launched_by_atlas() else True
+        return _start(config, paths, parent=record.parent, argv=argv, resume=resume)
     config = resolve_from_args(args)
     if args.print_config:
         sys.stdout.write(config.to_toml())
@@ -106,10 +109,12 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _start(config: ResolvedConfig, paths: RunPaths, *, parent: str | None, argv: list[str], resume: bool) -> int:
-    if config["processes"] > 1 or config["nodes"] > 1:
+    from trainer import distributed
+
+    if (config["processes"] > 1 or config["nodes"] > 1) and not distributed.launched_by_atlas():
         from trainer.launch import launch_distributed
 
-        return launch_distributed(config, paths, argv=argv, resume=resume)
+        return launch_distributed(config, paths, argv=argv, resume=resume, parent=parent)
     from trainer.engine import RunRequest, run
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")

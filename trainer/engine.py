@@ -57,9 +57,13 @@ def is_main_process() -> bool:
 def run(request: RunRequest) -> int:
     """Run the request and return the process exit code; the run record always gets an end status."""
     paths, config = request.paths, request.config
+    from trainer import distributed
+
     main = is_main_process()
     record = _open_record(request) if main else None
-    setup_run_logging(paths.run_id, paths.log) if main else None
+    # Under `accelerate launch` the launching atlas-train process writes every rank's output to
+    # trainer.log with a rank prefix, so the ranks themselves log to stderr only.
+    setup_run_logging(paths.run_id, paths.log, to_file=main and not distributed.launched_by_atlas())
 
     from trainer.callbacks import StopSignal
 
@@ -88,9 +92,15 @@ def run(request: RunRequest) -> int:
 
 
 def _open_record(request: RunRequest) -> RunRecord:
+    from trainer import distributed
+
     paths = request.paths
     paths.root.mkdir(parents=True, exist_ok=True)
-    if request.resume:
+    launched = distributed.launched_by_atlas()
+    if launched:
+        # The launcher wrote the record (and counted a resume); it owns the run's pid.
+        record = read_record(paths)
+    elif request.resume:
         record = read_record(paths)
         record.resumed += 1
         record.ended_at = None
@@ -107,9 +117,9 @@ def _open_record(request: RunRequest) -> RunRecord:
             cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         )
     record.status = PENDING
-    record.pid = os.getpid()
+    record.pid = int(os.environ[distributed.LAUNCHER_PID_ENV]) if launched else os.getpid()
     record.host = current_host()
-    record.started_at = utc_now()
+    record.started_at = record.started_at if launched and record.started_at else utc_now()
     write_record(paths, record)
     return record
 
@@ -146,12 +156,18 @@ class _Session:
         import trl
         from transformers import set_seed
 
-        from trainer import models
+        from trainer import distributed, models
         from trainer.data import load_task
 
         config = self.config
         set_seed(config["seed"])
         placement = models.choose_placement(config)
+        if distributed.world_size() > 1:
+            from accelerate import PartialState
+
+            # Join the process group now: reward scoring and the baseline are sharded before the
+            # Trainer (which would otherwise start the group) exists.
+            PartialState(cpu=placement.device == "cpu")
         self._update(
             device=placement.device,
             dtype=placement.dtype_name,
@@ -284,6 +300,7 @@ class _Session:
             max_length=config["max_length"],
             bf16=placement.bf16,
             use_cpu=placement.device == "cpu",
+            ddp_find_unused_parameters=False,
             # Rollouts generate token by token; recomputing activations would also turn off the
             # KV cache during generation (TRL sets use_cache=False under checkpointing).
             gradient_checkpointing=False,

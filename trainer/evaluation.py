@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from trainer import distributed
 from trainer.answers import is_correct
 from trainer.data import Example
 
@@ -59,11 +60,14 @@ def generate(
     temperature: float | None = None,
     num_return_sequences: int = 1,
     should_stop: Callable[[], bool] | None = None,
-) -> list[list[Completion]]:
-    """Generate for every prompt in left-padded batches: greedy, or sampled when `temperature` is set.
+    shard: tuple[int, int] = (0, 1),
+) -> dict[int, list[Completion]]:
+    """Generate for prompts in left-padded batches: greedy, or sampled when `temperature` is set.
 
-    Prompts are batched in order of length so each batch carries little padding; the result keeps
-    the input order, one list of `num_return_sequences` completions per prompt.
+    Prompts are batched in order of length so each batch carries little padding. With
+    `shard=(rank, world)` this process takes every world-th batch; the batches are cut the same way
+    for any world size, so a sharded evaluation scores exactly what a single process scores.
+    Returns {prompt index: `num_return_sequences` completions} for the prompts of this shard.
     """
     if temperature is None:
         settings = {"do_sample": False, "num_beams": 1}
@@ -78,12 +82,15 @@ def generate(
     )
     encoded = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
     order = sorted(range(len(prompts)), key=lambda index: len(encoded[index]))
-    results: list[list[Completion]] = [[] for _ in prompts]
+    shard_rank, shard_count = shard
+    results: dict[int, list[Completion]] = {}
     eos_tensor = torch.tensor(list(eos_ids), device=model.device)
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(order), batch_size):
+        for batch_number, start in enumerate(range(0, len(order), batch_size)):
+            if batch_number % shard_count != shard_rank:
+                continue
             if should_stop is not None and should_stop():
                 raise StopRequested()
             batch_indices = order[start : start + batch_size]
@@ -95,7 +102,7 @@ def generate(
             completions = output[:, batch["input_ids"].shape[1] :]
             for row, ids in enumerate(completions):
                 index = batch_indices[row // num_return_sequences]
-                results[index].append(_completion(tokenizer, ids, eos_tensor))
+                results.setdefault(index, []).append(_completion(tokenizer, ids, eos_tensor))
     finally:
         model.train(was_training)
     return results
@@ -110,9 +117,8 @@ def evaluate(
     batch_size: int,
     eos_ids: Sequence[int],
     should_stop: Callable[[], bool] | None = None,
-    gather: Callable[[list], list] | None = None,
 ) -> EvalResult:
-    """Greedy-decode every example and score it; `gather` merges per-rank results when sharded."""
+    """Greedy-decode every example and score it, sharded across the run's processes."""
     completions = generate(
         model,
         tokenizer,
@@ -121,14 +127,13 @@ def evaluate(
         batch_size=batch_size,
         eos_ids=eos_ids,
         should_stop=should_stop,
+        shard=(distributed.rank(), distributed.world_size()),
     )
     scored = [
-        (is_correct(options[0].text, example.reference), options[0].tokens, options[0].hit_cap)
-        for example, options in zip(examples, completions)
+        (index, (is_correct(options[0].text, examples[index].reference), options[0].tokens, options[0].hit_cap))
+        for index, options in completions.items()
     ]
-    if gather is not None:
-        scored = gather(scored)
-    return summarize_scores(scored)
+    return summarize_scores(distributed.gather_indexed(scored))
 
 
 def summarize_scores(scored: Sequence[tuple[bool, int, bool]]) -> EvalResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,7 +37,9 @@ def choose_placement(config: Mapping[str, Any]) -> Placement:
     """CUDA in bf16 when available and `bf16` is set; CPU always in fp32 (bf16 matmuls crawl there)."""
     if torch.cuda.is_available():
         use_bf16 = bool(config["bf16"]) and torch.cuda.is_bf16_supported()
-        return Placement("cuda", torch.bfloat16 if use_bf16 else torch.float32, use_bf16)
+        # Each rank of a multi-process run owns the GPU of its local rank.
+        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+        return Placement(device, torch.bfloat16 if use_bf16 else torch.float32, use_bf16)
     return Placement("cpu", torch.float32, False)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from trainer import distributed
 from trainer.answers import is_correct
 from trainer.data import DataError, Example
 from trainer.evaluation import format_prompts, generate
@@ -95,7 +96,7 @@ def filter_by_reward(
                 scores = teacher_pass_rate(chunk)
                 for example, score in zip(chunk, scores):
                     cached[example.key] = score
-                if cache_path:
+                if cache_path and distributed.rank() == 0:
                     _append_cache(cache_path, chunk, scores)
         rewards = [cached[example.key] for example in examples]
         result = FilterResult(
@@ -130,11 +131,13 @@ def make_teacher_pass_rate(model, tokenizer, eos_ids: Sequence[int], config: Map
             temperature=config["reward_temperature"],
             num_return_sequences=config["reward_samples"],
             should_stop=should_stop,
+            shard=(distributed.rank(), distributed.world_size()),
         )
-        return [
-            sum(is_correct(option.text, example.reference) for option in options) / len(options)
-            for example, options in zip(examples, completions)
+        scored = [
+            (index, sum(is_correct(option.text, examples[index].reference) for option in options) / len(options))
+            for index, options in completions.items()
         ]
+        return distributed.gather_indexed(scored)
 
     return pass_rate
 

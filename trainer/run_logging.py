@@ -20,8 +20,11 @@ class _RunIdFilter(logging.Filter):
         return True
 
 
-def setup_run_logging(run_id: str, log_path: Path) -> None:
-    """Send INFO logs of the product to stderr and to `log_path` (once, if stderr already is that file)."""
+def setup_run_logging(run_id: str, log_path: Path, to_file: bool = True) -> None:
+    """Send INFO logs of the product to stderr and, with `to_file`, to `log_path`.
+
+    The file handler is skipped when stderr already is that file, so no line is written twice.
+    """
     root = logging.getLogger()
     root.setLevel(logging.WARNING)
     for name in ("trainer", "state", "__main__"):
@@ -32,7 +35,7 @@ def setup_run_logging(run_id: str, log_path: Path) -> None:
         root.removeHandler(handler)
     stderr_handler = logging.StreamHandler(sys.stderr)
     handlers: list[logging.Handler] = [stderr_handler]
-    if not _stderr_is(log_path):
+    if to_file and not _stderr_is(log_path):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
     for handler in handlers:
