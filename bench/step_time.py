@@ -1,0 +1,104 @@
+"""Seconds per optimizer step: atlas-console's trainer against stock TRL GKDTrainer.
+
+Both train the same tiny models on the same prompts with the same settings; runs alternate
+between the two so that background load affects both alike. Goal: ratio ≤ 1.05.
+
+    python bench/step_time.py [--steps 20] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import torch  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from transformers import AutoModelForCausalLM  # noqa: E402
+from trl.experimental.gkd import GKDConfig, GKDTrainer  # noqa: E402
+
+from state.metrics import MetricsWriter  # noqa: E402
+from tiny_models import build_pair  # noqa: E402
+from trainer import models  # noqa: E402
+from trainer.callbacks import MetricsCallback, StopCallback, StopSignal  # noqa: E402
+from trainer.gkd import AtlasGKDTrainer  # noqa: E402
+
+
+def _rows(count: int) -> list[dict]:
+    return [
+        {"messages": [{"role": "user", "content": f"Tom has {i} apples and buys {i + 3} more. How many now?"},
+                      {"role": "assistant", "content": f"{i} + {i + 3} = {2 * i + 3}\n#### {2 * i + 3}"}]}
+        for i in range(count)
+    ]
+
+
+def _args(folder: Path, steps: int) -> GKDConfig:
+    return GKDConfig(
+        output_dir=str(folder), max_steps=steps, per_device_train_batch_size=2, gradient_accumulation_steps=2,
+        learning_rate=1e-4, lmbda=1.0, beta=0.5, temperature=0.9, max_new_tokens=32, use_cpu=True, bf16=False,
+        gradient_checkpointing=False, dataloader_pin_memory=False, report_to=[], save_strategy="no",
+        logging_steps=1, disable_tqdm=True, seed=0, logging_nan_inf_filter=False,
+    )
+
+
+def time_stock(student_dir: Path, teacher_dir: Path, folder: Path, steps: int) -> float:
+    tokenizer = models.load_tokenizer(str(student_dir))
+    student = AutoModelForCausalLM.from_pretrained(student_dir)
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_dir)
+    trainer = GKDTrainer(model=student, teacher_model=teacher, args=_args(folder, steps),
+                         train_dataset=Dataset.from_list(_rows(64)), processing_class=tokenizer)
+    started = time.perf_counter()
+    trainer.train()
+    return (time.perf_counter() - started) / steps
+
+
+def time_atlas(student_dir: Path, teacher_dir: Path, folder: Path, steps: int) -> float:
+    placement = models.Placement("cpu", torch.float32, False)
+    tokenizer = models.load_tokenizer(str(student_dir))
+    student = models.load_model(str(student_dir), placement)
+    teacher = models.load_model(str(teacher_dir), placement)
+    writer = MetricsWriter(folder / "metrics.jsonl")
+    callbacks = [
+        MetricsCallback(writer, lambda: {}, stop_after_nonfinite=1, on_total_steps=lambda total: None),
+        StopCallback(StopSignal()),
+    ]
+    trainer = AtlasGKDTrainer(model=student, teacher_model=teacher, args=_args(folder, steps),
+                              train_dataset=Dataset.from_list(_rows(64)), processing_class=tokenizer,
+                              callbacks=callbacks, eos_ids=models.eos_token_ids(tokenizer, student))
+    started = time.perf_counter()
+    trainer.train()
+    writer.close()
+    return (time.perf_counter() - started) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        student_dir, teacher_dir = build_pair(root / "models")
+        time_stock(student_dir, teacher_dir, root / "warmup", 2)  # first-use costs out of the measurement
+        stock, atlas = [], []
+        for repeat in range(options.repeats):
+            stock.append(time_stock(student_dir, teacher_dir, root / f"stock-{repeat}", options.steps))
+            atlas.append(time_atlas(student_dir, teacher_dir, root / f"atlas-{repeat}", options.steps))
+    stock_median, atlas_median = statistics.median(stock), statistics.median(atlas)
+    print(f"| trainer | s/step (median of {options.repeats} × {options.steps} steps) | all runs |")
+    print("|---|---|---|")
+    print(f"| stock TRL GKDTrainer | {stock_median:.4f} | {', '.join(f'{value:.4f}' for value in stock)} |")
+    print(f"| atlas-console | {atlas_median:.4f} | {', '.join(f'{value:.4f}' for value in atlas)} |")
+    print(f"\nratio atlas / stock = {atlas_median / stock_median:.3f} (goal ≤ 1.05)")
+
+
+if __name__ == "__main__":
+    main()
