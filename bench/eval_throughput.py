@@ -2,13 +2,16 @@
 
 Same model, same prompts, same max_new_tokens; goal: ≥ 4× faster at batch 16.
 
-    python bench/eval_throughput.py [--prompts 64] [--max-new-tokens 64] [--model DIR]
+    python bench/eval_throughput.py [--prompts 64] [--max-new-tokens 64] [--repeats 3] [--model DIR]
+
+Each repeat times both evaluators back to back; the table reports the medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -44,8 +47,11 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 = least sensitive to load)")
     parser.add_argument("--model", help="model directory (default: a tiny random Qwen2 model)")
     options = parser.parse_args()
+    torch.set_num_threads(options.threads)
     with tempfile.TemporaryDirectory() as temp:
         model_dir = options.model or str(build_pair(Path(temp) / "models")[0])
         tokenizer = models.load_tokenizer(model_dir)
@@ -57,19 +63,23 @@ def main() -> None:
         eos_ids = models.eos_token_ids(tokenizer, model)
         generate(model, tokenizer, prompts[:2], max_new_tokens=4, batch_size=2, eos_ids=eos_ids)  # warm-up
 
-        started = time.perf_counter()
-        one_at_a_time(model, tokenizer, prompts, options.max_new_tokens, eos_ids)
-        single_seconds = time.perf_counter() - started
+        singles, batches = [], []
+        for _ in range(options.repeats):
+            started = time.perf_counter()
+            one_at_a_time(model, tokenizer, prompts, options.max_new_tokens, eos_ids)
+            singles.append(time.perf_counter() - started)
 
-        started = time.perf_counter()
-        generate(model, tokenizer, prompts, max_new_tokens=options.max_new_tokens,
-                 batch_size=options.batch_size, eos_ids=eos_ids)
-        batched_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            generate(model, tokenizer, prompts, max_new_tokens=options.max_new_tokens,
+                     batch_size=options.batch_size, eos_ids=eos_ids)
+            batches.append(time.perf_counter() - started)
+        single_seconds, batched_seconds = statistics.median(singles), statistics.median(batches)
     print(f"| evaluator | prompts | seconds | prompts/s |")
     print("|---|---|---|---|")
     print(f"| one prompt at a time | {options.prompts} | {single_seconds:.2f} | {options.prompts / single_seconds:.1f} |")
     print(f"| batched, batch {options.batch_size} | {options.prompts} | {batched_seconds:.2f} | {options.prompts / batched_seconds:.1f} |")
-    print(f"\nspeed-up {single_seconds / batched_seconds:.1f}× (goal ≥ 4×)")
+    print(f"\nspeed-up {single_seconds / batched_seconds:.1f}× (goal ≥ 4×); medians of {options.repeats} repeats, "
+          f"max_new_tokens {options.max_new_tokens}, torch threads {options.threads}")
 
 
 if __name__ == "__main__":
