@@ -1,0 +1,1 @@
+"""The console's screens: runs (home), launch, run monitor, promotion and comparison."""
