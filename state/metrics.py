@@ -127,10 +127,17 @@ class MetricsTail:
             self._pending = data
             return []
         self._pending = rest
+        lines = [raw for raw in complete.split(b"\n") if raw.strip()]
+        try:
+            # One parse of the whole chunk is about twice as fast as a parse per line, which
+            # matters when a console opens a run with 100,000 lines.
+            events = json.loads(b"[" + b",".join(lines) + b"]")
+            if all(isinstance(event, dict) and "kind" in event for event in events):
+                return events
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
         events = []
-        for raw in complete.split(b"\n"):
-            if not raw.strip():
-                continue
+        for raw in lines:
             event = parse_line(raw.decode("utf-8", errors="replace"))
             if event is None:
                 self.skipped += 1

@@ -57,5 +57,9 @@ def mark_if_lost(paths: RunPaths, record: RunRecord) -> RunRecord:
         return record
     if record.host and record.host != current_host():
         return record
+    # The trainer may have recorded its end and exited between our read and the pid check.
+    current = read_record(paths)
+    if current.status not in (RUNNING, PENDING):
+        return current
     logger.warning("run %s: pid %s is gone; marking the run failed (lost)", record.id, record.pid)
     return update_record(paths, status=FAILED, message=LOST_MESSAGE, ended_at=utc_now())

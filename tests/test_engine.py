@@ -146,6 +146,30 @@ def test_sigterm_stops_then_resume(tiny_pair, tiny_gsm8k, tmp_path):
     assert len([e for e in read_metrics(paths.metrics) if e["kind"] == "baseline"]) == 1
 
 
+def test_sigterm_before_training_stops(tiny_pair, tiny_gsm8k, tmp_path):
+    runs = tmp_path / "runs"
+    command = [
+        sys.executable, "-m", "trainer.cli", "--gear", "diagnostic", *map(str, _models(tiny_pair)),
+        "--dataset-name", str(tiny_gsm8k), "--runs-dir", str(runs), "--run-id", "early",
+        "max_steps=4", "min_reward=0.5", "reward_samples=64", "reward_max_new_tokens=64", "report_to=none",
+    ]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    paths = RunPaths(runs / "early")
+    deadline = time.monotonic() + 120
+    while "teacher pass rate" not in (paths.log.read_text() if paths.log.exists() else ""):
+        assert time.monotonic() < deadline, "reward scoring never started"
+        assert process.poll() is None
+        time.sleep(0.1)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert time.monotonic() - started < 15
+    record = read_record(paths)
+    assert record.status == "stopped"
+    assert "before training" in record.message
+    assert not [e for e in read_metrics(paths.metrics) if e["kind"] == "train"]
+
+
 def test_nan_student_diverges(tiny_pair, tiny_gsm8k, tmp_path):
     from safetensors.torch import load_file, save_file
 

@@ -15,11 +15,25 @@ from trainer import distributed, telemetry
 logger = logging.getLogger(__name__)
 
 
+class StopRequested(Exception):
+    """A stop signal arrived before training began; the run ends as stopped at once."""
+
+
 class StopSignal:
-    """Turns SIGTERM and SIGINT into a stop request that training honours at the next step end."""
+    """Turns SIGTERM and SIGINT into a stop request.
+
+    Before training (model builds, data loading, reward scoring, the baseline) the signal raises
+    StopRequested at once, since there is no step to finish and nothing to checkpoint. Once
+    `defer()` is called, training honours the request at the next step end.
+    """
 
     def __init__(self) -> None:
         self.requested: str | None = None
+        self.immediate = True
+
+    def defer(self) -> None:
+        """From now on, only record the request; the training loop acts on it."""
+        self.immediate = False
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self._handle)
@@ -27,9 +41,13 @@ class StopSignal:
 
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
-        if self.requested is None:
-            logger.info("received %s: stopping after the current step and saving a checkpoint", name)
+        first = self.requested is None
         self.requested = name
+        if self.immediate:
+            logger.info("received %s before training began: stopping now", name)
+            raise StopRequested(name)
+        if first:
+            logger.info("received %s: stopping after the current step and saving a checkpoint", name)
 
     def __call__(self) -> bool:
         return self.requested is not None

@@ -87,6 +87,7 @@ def run(request: RunRequest) -> int:
             logger.exception("run %s failed", paths.run_id)
         session.message = message
     exit_code = {FINISHED: EXIT_OK, STOPPED: EXIT_OK, DIVERGED: EXIT_DIVERGED}.get(status, EXIT_FAILED)
+    stop.defer()  # a late signal must not interrupt the writing of the final record
     session.close(status, exit_code)
     return exit_code
 
@@ -219,6 +220,7 @@ class _Session:
             logger.warning("run %s has no checkpoint yet; training starts from step 0", self.paths.run_id)
         from trainer.gkd import NonFiniteRollout
 
+        self.stop.defer()
         if not self.stop():
             logger.info("training starts%s", f" from {checkpoint.name}" if checkpoint else "")
             try:
