@@ -94,11 +94,11 @@ def test_sharded_evaluation_matches_single(tiny_pair, tmp_path):
     assert outputs[2] == outputs[1]
 
 
-def test_fsdp_refused(tmp_path):
+def test_fsdp_rejected(tmp_path):
     config_file = tmp_path / "fsdp.yaml"
     config_file.write_text("distributed_type: FSDP\nnum_processes: 2\n")
     config = resolve("diagnostic", overrides=["processes=2", f"accelerate_config={config_file}"])
-    with pytest.raises(LaunchError, match="backend FSDP is refused: .*use DeepSpeed ZeRO-3"):
+    with pytest.raises(LaunchError, match="backend FSDP is not supported: .*use DeepSpeed ZeRO-3"):
         check_backend(config)
 
 
@@ -111,7 +111,7 @@ def test_deepspeed_needs_package(tmp_path):
     config_file = tmp_path / "ds.yaml"
     config_file.write_text("distributed_type: DEEPSPEED\n")
     config = resolve("diagnostic", overrides=["processes=2", f"accelerate_config={config_file}"])
-    with pytest.raises(LaunchError, match="backend DEEPSPEED is refused: the deepspeed package is not installed"):
+    with pytest.raises(LaunchError, match="backend DEEPSPEED is not available: the deepspeed package is not installed"):
         check_backend(config)
 
 

@@ -1,4 +1,4 @@
-"""What a training process needs to know about its peers when a run uses several processes.
+"""Rank, world size and collective helpers for runs that use several processes.
 
 With one process every function here is a no-op, so single-process runs need no special case.
 """

@@ -40,7 +40,7 @@ EXIT_DIVERGED = 3
 
 @dataclass
 class RunRequest:
-    """What `atlas-train` asks the engine to do."""
+    """A run for the engine to start or resume."""
 
     config: ResolvedConfig
     paths: RunPaths

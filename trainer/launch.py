@@ -1,8 +1,8 @@
 """Multi-process runs: start the same trainer under `accelerate launch` and watch over its ranks.
 
-This process stays the run's owner: its pid is the run's pid, it writes every rank's output to
-trainer.log with the rank prefix that torchrun adds (`[default0]:`), forwards a stop to the ranks,
-and records a failed run when a rank dies before the run could record its own end.
+This process stays the run's owner, and its pid is the run's pid. It writes every rank's output
+to trainer.log with the rank prefix that torchrun adds (`[default0]:`) and forwards a stop to the
+ranks. When a rank dies before the run could record its own end, it records the run as failed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from trainer.run_logging import setup_run_logging
 logger = logging.getLogger(__name__)
 
 # Backends that `accelerate` offers but that TRL's GKD trainer does not place the teacher for.
-_REFUSED_BACKENDS = {
+_UNSUPPORTED_BACKENDS = {
     "FSDP": (
         "TRL's GKD trainer prepares the teacher for DDP or DeepSpeed only, so an FSDP-sharded student would "
         "meet a teacher that is not sharded; use DeepSpeed ZeRO-3 (distributed_type: DEEPSPEED) or DDP"
@@ -41,7 +41,7 @@ class LaunchError(ValueError):
 
 
 def backend_of(config: ResolvedConfig) -> str:
-    """Return the accelerate backend the launch will use: MULTI_GPU (DDP) unless a config file says otherwise."""
+    """Return the accelerate backend of the launch: MULTI_GPU (DDP) unless a config file sets another."""
     path = config["accelerate_config"]
     if not path:
         return "MULTI_GPU"
@@ -60,14 +60,14 @@ def backend_of(config: ResolvedConfig) -> str:
 def check_backend(config: ResolvedConfig) -> str:
     """Return the backend, or raise LaunchError naming it, why it is refused and what to use."""
     backend = backend_of(config)
-    if backend in _REFUSED_BACKENDS:
-        raise LaunchError(f"backend {backend} is refused: {_REFUSED_BACKENDS[backend]}")
+    if backend in _UNSUPPORTED_BACKENDS:
+        raise LaunchError(f"backend {backend} is not supported: {_UNSUPPORTED_BACKENDS[backend]}")
     if backend == "DEEPSPEED":
         try:
             import deepspeed  # noqa: F401
         except ImportError as error:
             raise LaunchError(
-                "backend DEEPSPEED is refused: the deepspeed package is not installed; "
+                "backend DEEPSPEED is not available: the deepspeed package is not installed; "
                 "`pip install deepspeed` on a CUDA machine, or drop accelerate_config to use DDP"
             ) from error
     return backend
@@ -100,7 +100,7 @@ def build_launch_command(config: ResolvedConfig, paths: RunPaths, argv: list[str
 
 
 def _rank_arguments(paths: RunPaths, argv: list[str], resume: bool) -> list[str]:
-    """The ranks open the run directory the launcher prepared; RESUMED_ENV says whether it is a resume."""
+    """Point the ranks at the run directory the launcher prepared (RESUMED_ENV tells whether it is a resume)."""
     return ["--runs-dir", str(paths.root.parent), "--resume", paths.run_id]
 
 
@@ -175,7 +175,7 @@ def _finish_record(paths: RunPaths, exit_code: int, stopped: bool) -> int:
     if record.status in ENDED_STATUSES and not (exit_code != 0 and record.status == STOPPED and not stopped):
         return exit_code if record.status != STOPPED else 0
     # A rank died: either before the run recorded an end, or the launcher stopped the healthy ranks
-    # because another one failed (they then record `stopped` although nobody asked them to stop).
+    # because another one failed (they then record `stopped` although no stop was requested).
     message = _last_rank_error(paths.log) or f"accelerate launch exited with code {exit_code}"
     logger.error("run %s failed: %s", paths.run_id, message)
     update_record(paths, status=FAILED, message=message, exit_code=exit_code or 1, ended_at=utc_now())

@@ -22,7 +22,7 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class Placement:
-    """Where and in which precision the run computes."""
+    """Device and precision of the run."""
 
     device: str
     dtype: torch.dtype
@@ -67,8 +67,8 @@ def load_tokenizer(reference: str, trust_remote_code: bool = False) -> PreTraine
             "use an Instruct/chat checkpoint or add a chat_template to its tokenizer_config.json"
         )
     if tokenizer.pad_token_id is None:
-        # Batched generation needs a pad id; the eos token is the usual stand-in, and the
-        # completion mask keeps the real final EOS as a trained label.
+        # Batched generation needs a pad id, and the eos token is the usual stand-in. The
+        # completion mask still keeps the real final EOS as a trained label.
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched generation continues from the right edge
     return tokenizer
@@ -122,7 +122,7 @@ def match_teacher_vocab(teacher: PreTrainedModel, student: PreTrainedModel) -> N
 
 
 def eos_token_ids(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel) -> list[int]:
-    """All ids that end a completion: the tokenizer's eos plus the model's generation eos ids."""
+    """Collect the ids that end a completion: the tokenizer's eos and the model's generation eos ids."""
     ids: set[int] = set()
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
