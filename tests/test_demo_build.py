@@ -197,6 +197,13 @@ def test_missing_manifest_rebuilds(tmp_path):
     assert again.built is True
 
 
+def test_corrupt_manifest_rebuilds(tmp_path):
+    first = ensure_demo_models(seed=4, profile="mini", cache_dir=tmp_path)
+    (first.teacher_dir.parent / "manifest.json").write_text("{")
+    again = ensure_demo_models(seed=4, profile="mini", cache_dir=tmp_path)
+    assert again.built is True
+
+
 def test_same_seed_same_weights(tmp_path):
     first = ensure_demo_models(seed=2, profile="mini", cache_dir=tmp_path / "a")
     second = ensure_demo_models(seed=2, profile="mini", cache_dir=tmp_path / "b")

@@ -1,6 +1,8 @@
 """Specification of the synthetic GSM8K-style problems behind the offline demo."""
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +113,11 @@ def test_bad_split_raises():
 def test_negative_count_raises():
     with pytest.raises(ValueError, match="-1"):
         generate_problems(0, -1, "train")
+
+
+def test_module_imports_no_torch(python_bin):
+    code = "import sys, trainer.synthetic; print('torch' in sys.modules)"
+    repo_root = Path(__file__).resolve().parent.parent
+    completed = subprocess.run([python_bin, "-c", code], capture_output=True, text=True, check=True, cwd=repo_root)
+    output = completed.stdout
+    assert output.strip() == "False"

@@ -135,7 +135,7 @@ def _subcommand(name: str, argv: list[str]) -> int:
         from trainer.demo import build_main
 
         return build_main(argv[1:])
-    print("atlas-train: error: unknown demo command; use `atlas-train demo build [--seed N] [--force]`", file=sys.stderr)
+    print("atlas-train: error: unknown demo command; use `atlas-train demo build [--seed N] [--profile full|mini] [--force] [--cache-dir DIR]`", file=sys.stderr)
     return EXIT_USAGE
 
 

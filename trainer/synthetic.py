@@ -20,13 +20,13 @@ SPLITS = ("train", "test")
 # text alone, so no seed or count can put one problem in both splits.
 TEST_SHARE_PERCENT = 10
 
-# Longest solution, in characters. With the demo tokenizer, 230 characters kept each of 10,000
-# training solutions within 90 tokens (eos included), and 96% of them within 80, so generation
-# budgets of about 96 new tokens do not cut off the final `#### N` line. A longer draw is redrawn
-# with the same step count.
+# Maximum solution length, in characters. With the demo tokenizer, 230 characters kept each of
+# 10,000 training solutions within 90 tokens (eos included) and 96% of them within 80, so a
+# generation budget of 96 new tokens does not cut off the final `#### N` line. A longer draw is
+# redrawn with the same step count.
 MAX_SOLUTION_CHARS = 230
 
-# Weights of one-, two- and three-step problems, before long solutions are redrawn. Most problems are short because each extra step
+# Weights of one-, two- and three-step problems. Most problems are short because each extra step
 # multiplies the chance of an arithmetic slip for the small demo models.
 STEP_WEIGHTS = {1: 40, 2: 35, 3: 25}
 

@@ -112,7 +112,10 @@ def _build(recipe: Profile, seed: int, build_dir: Path) -> dict:
 
         # --- teacher, then student, each from its own seed ---
         results = {}
-        plans = [(TEACHER_NAME, recipe.teacher, recipe.teacher_sft), (STUDENT_NAME, recipe.student, recipe.student_sft)]
+        plans = [
+            (TEACHER_NAME, recipe.teacher, recipe.teacher_sft),
+            (STUDENT_NAME, recipe.student, recipe.student_sft),
+        ]
         for offset, (role, size, sft) in enumerate(plans):
             model_seed = seed * 1000 + offset
             torch.manual_seed(model_seed)
@@ -174,7 +177,7 @@ def build_main(argv: list[str]) -> int:
         "--profile",
         choices=sorted(PROFILES),
         default="full",
-        help="model sizes: 'full' (about 5 minutes on 2 CPU cores) or 'mini' (seconds, for tests)",
+        help="model sizes: 'full' (about 6 minutes on 2 CPU cores) or 'mini' (seconds, for tests)",
     )
     parser.add_argument("--force", action="store_true", help="rebuild even when a complete build is cached")
     parser.add_argument(

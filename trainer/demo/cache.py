@@ -8,10 +8,13 @@ recipe version. The manifest is written last, so a directory without one is an u
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 TEACHER_NAME = "teacher"
@@ -35,8 +38,9 @@ def read_manifest(build_dir: Path) -> dict | None:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError) as error:
         # A manifest that cannot be read is treated as missing, so the models are rebuilt.
+        logger.warning("ignoring unreadable demo manifest %s: %s", path, error)
         return None
     for name in (TEACHER_NAME, STUDENT_NAME):
         if not (build_dir / name / "config.json").is_file():
