@@ -2,7 +2,7 @@
 
 Every line carries `kind`, `step` and `time` (seconds of run time since the run started).
 Non-finite floats are written as the tokens NaN, Infinity and -Infinity, which Python's json
-module writes and reads; they are kept because a NaN loss is the evidence of divergence.
+module writes and reads. They are kept because a NaN loss is the evidence of divergence.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class MetricsTail:
     """Reads a growing metrics file incrementally: each `poll` returns only the new complete lines.
 
     A last line without its newline is held back until the writer finishes it, so a reader never
-    sees half an event; lines that still fail to parse are counted in `skipped`.
+    sees half an event. Lines that still fail to parse are counted in `skipped`.
     """
 
     path: Path

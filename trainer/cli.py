@@ -101,7 +101,10 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     if args.print_config:
         sys.stdout.write(config.to_toml())
         return 0
-    run_id = validate_run_id(args.run_id) if args.run_id else new_run_id(config.gear if config.gear != CUSTOM_GEAR else "run")
+    if args.run_id:
+        run_id = validate_run_id(args.run_id)
+    else:
+        run_id = new_run_id("run" if config.gear == CUSTOM_GEAR else config.gear)
     paths = RunPaths.of(runs_dir, run_id)
     if paths.record.exists():
         raise RunIdError(f"run {run_id!r} already exists in {runs_dir}; pick another --run-id or use --resume {run_id}")

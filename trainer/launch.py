@@ -100,7 +100,7 @@ def build_launch_command(config: ResolvedConfig, paths: RunPaths, argv: list[str
 
 
 def _rank_arguments(paths: RunPaths, argv: list[str], resume: bool) -> list[str]:
-    """Point the ranks at the run directory the launcher prepared (RESUMED_ENV tells whether it is a resume)."""
+    """Point the ranks at the run directory the launcher prepared (RESUMED_ENV marks a resume)."""
     return ["--runs-dir", str(paths.root.parent), "--resume", paths.run_id]
 
 
