@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from state.tail import LineTail
+
 TRAIN = "train"
 EVAL = "eval"
 BASELINE = "baseline"
@@ -105,29 +107,21 @@ class MetricsTail:
     """
 
     path: Path
-    offset: int = 0
     skipped: int = 0
-    _pending: bytes = field(default=b"", repr=False)
+    _lines: LineTail = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._lines = LineTail(self.path)
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the file read so far."""
+        return self._lines.offset or 0
 
     def poll(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as stream:
-                size = os.fstat(stream.fileno()).st_size
-                if size < self.offset:
-                    # The file was replaced or truncated: start over.
-                    self.offset, self._pending = 0, b""
-                stream.seek(self.offset)
-                chunk = stream.read(max_bytes) if max_bytes else stream.read()
-        except FileNotFoundError:
+        lines = [raw for raw in self._lines.poll(max_bytes) if raw.strip()]
+        if not lines:
             return []
-        self.offset += len(chunk)
-        data = self._pending + chunk
-        complete, newline, rest = data.rpartition(b"\n")
-        if not newline:
-            self._pending = data
-            return []
-        self._pending = rest
-        lines = [raw for raw in complete.split(b"\n") if raw.strip()]
         try:
             # One parse of the whole chunk is about twice as fast as a parse per line, which
             # matters when a console opens a run with 100,000 lines.

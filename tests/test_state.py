@@ -14,6 +14,7 @@ from state.paths import RunIdError, RunPaths, new_run_id, resolve_runs_dir, vali
 from state.record import FAILED, FINISHED, RUNNING, RecordError, RunRecord, read_record, update_record, write_record
 from state.runs import list_runs, mark_if_lost
 from state.summary import summarize
+from state.tail import LineTail
 
 GATE = {
     "require_finished": True,
@@ -182,6 +183,26 @@ def test_tail_reads_only_new_lines(tmp_path):
         assert [event["step"] for event in tail.poll()] == [2]
     assert tail.poll() == []
     assert tail.offset == os.path.getsize(paths.metrics)
+
+
+def test_line_tail_starts_near_the_end_of_a_long_file(tmp_path):
+    path = tmp_path / "trainer.log"
+    path.write_bytes(b"".join(b"line %04d\n" % number for number in range(1000)))
+    tail = LineTail(path, start_bytes=25)
+    # The last 25 bytes begin inside "line 0997"; that cut line is dropped.
+    assert tail.poll() == [b"line 0998", b"line 0999"]
+    with open(path, "ab") as stream:
+        stream.write(b"line 1000\n")
+    assert tail.poll() == [b"line 1000"]
+
+
+def test_line_tail_rereads_a_replaced_file(tmp_path):
+    path = tmp_path / "trainer.log"
+    path.write_bytes(b"first run, a long line\n")
+    tail = LineTail(path)
+    assert tail.poll() == [b"first run, a long line"]
+    path.write_bytes(b"second\n")
+    assert tail.poll() == [b"second"]
 
 
 def test_tail_counts_corrupt_lines(tmp_path):
