@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from gears import ResolvedConfig
+from trainer.preflight.hub import hub_cache_dir
 
 DEMO_MODEL = "demo"
 DEMO_DATASET = "synthetic"
@@ -21,16 +21,6 @@ class ModelChoice:
     teacher: str
     dataset_name: str
 
-
-def hub_cache_dir() -> Path:
-    """Return the Hugging Face hub cache folder, resolved as huggingface_hub resolves it."""
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(name):
-            return Path(os.environ[name]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache_home / "huggingface" / "hub"
 
 
 def model_available(name: str, cache_dir: Path | None = None) -> bool:

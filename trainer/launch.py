@@ -20,7 +20,7 @@ from state.paths import RunPaths
 from state.process import current_host
 from state.record import ENDED_STATUSES, FAILED, PENDING, STOPPED, RunRecord, read_record, update_record, utc_now, write_record
 from trainer.distributed import LAUNCHER_PID_ENV, RESUMED_ENV
-from trainer.run_logging import setup_run_logging
+from trainer.run_logging import setup_run_logging, stderr_is
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _write_launch_record(config: ResolvedConfig, paths: RunPaths, argv: list[str
 
 def _relay_output(child: subprocess.Popen, paths: RunPaths) -> None:
     """Copy the ranks' output to trainer.log and to this process's stderr, line by line."""
-    to_file = not _stderr_is_log(paths.log)
+    to_file = not stderr_is(paths.log)
     with open(paths.log, "a", encoding="utf-8") as log:
         for line in child.stdout:
             if to_file:
@@ -193,11 +193,3 @@ def _last_rank_error(log_path: Path) -> str | None:
             return f"rank {match.group(1)}: {match.group(2).strip()}"[:500]
     return None
 
-
-def _stderr_is_log(path: Path) -> bool:
-    try:
-        stderr_stat = os.fstat(sys.stderr.fileno())
-        file_stat = os.stat(path)
-    except (OSError, ValueError):
-        return False
-    return (stderr_stat.st_dev, stderr_stat.st_ino) == (file_stat.st_dev, file_stat.st_ino)

@@ -35,7 +35,7 @@ def setup_run_logging(run_id: str, log_path: Path, to_file: bool = True) -> None
         root.removeHandler(handler)
     stderr_handler = logging.StreamHandler(sys.stderr)
     handlers: list[logging.Handler] = [stderr_handler]
-    if to_file and not _stderr_is(log_path):
+    if to_file and not stderr_is(log_path):
         log_path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, encoding="utf-8"))
     for handler in handlers:
@@ -44,7 +44,7 @@ def setup_run_logging(run_id: str, log_path: Path, to_file: bool = True) -> None
         root.addHandler(handler)
 
 
-def _stderr_is(path: Path) -> bool:
+def stderr_is(path: Path) -> bool:
     """True when stderr is redirected into `path` (the console launches runs that way)."""
     try:
         stderr_stat = os.fstat(sys.stderr.fileno())
