@@ -11,7 +11,8 @@ import pytest
 from state.gate import evaluate_gate
 from state.metrics import MetricsTail, MetricsWriter, read_metrics
 from state.paths import RunIdError, RunPaths, new_run_id, resolve_runs_dir, validate_run_id
-from state.record import FAILED, FINISHED, RUNNING, RecordError, RunRecord, read_record, update_record, write_record
+from state.record import FAILED, FINISHED, RUNNING, STOPPED, RecordError, RunRecord, read_record, update_record, write_record
+from state.resume import ResumeError, check_resumable
 from state.runs import list_runs, mark_if_lost
 from state.summary import summarize
 from state.tail import LineTail
@@ -289,3 +290,64 @@ def test_update_record_unknown_field(tmp_path):
     write_record(paths, RunRecord(id="run-1", gear="diagnostic"))
     with pytest.raises(RecordError, match="unknown run record field 'colour'"):
         update_record(paths, colour="red")
+
+
+# --- resume
+
+
+def _trained_run(tmp_path, status, steps=3, **record_fields):
+    paths = _paths(tmp_path)
+    write_record(paths, RunRecord(id="run-1", gear="diagnostic", status=status, host=os.uname().nodename, **record_fields))
+    writer = MetricsWriter(paths.metrics)
+    for step in range(1, steps + 1):
+        writer.write("train", step, loss=1.0, grad_norm=0.5, learning_rate=1e-5)
+    writer.close()
+    return paths
+
+
+def test_resume_rejects_live_run(tmp_path):
+    paths = _trained_run(tmp_path, RUNNING, pid=os.getpid())
+    with pytest.raises(ResumeError, match=f"still running \\(pid {os.getpid()}\\)"):
+        check_resumable(paths, read_record(paths))
+
+
+def test_resume_rejects_finished_run(tmp_path):
+    paths = _trained_run(tmp_path, FINISHED, demo=True)
+    with pytest.raises(ResumeError, match="--gear reliability --demo --parent run-1"):
+        check_resumable(paths, read_record(paths))
+
+
+def test_resume_rejects_trained_run_without_checkpoint(tmp_path):
+    paths = _trained_run(tmp_path, STOPPED, command=["atlas-train", "--gear", "diagnostic"])
+    with pytest.raises(ResumeError, match="trained to step 3") as raised:
+        check_resumable(paths, read_record(paths))
+    assert "atlas-train --gear diagnostic" in str(raised.value)
+
+
+def test_resume_accepts_stopped_run_with_checkpoint(tmp_path):
+    paths = _trained_run(tmp_path, STOPPED)
+    (paths.checkpoints / "checkpoint-2").mkdir(parents=True)
+    check_resumable(paths, read_record(paths))
+
+
+def test_resume_accepts_run_stopped_before_training(tmp_path):
+    paths = _trained_run(tmp_path, STOPPED, steps=0)
+    check_resumable(paths, read_record(paths))
+
+
+def test_resume_accepts_lost_run_with_dead_pid(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    paths = _trained_run(tmp_path, RUNNING, pid=dead.pid)
+    (paths.checkpoints / "checkpoint-3").mkdir(parents=True)
+    check_resumable(paths, read_record(paths))
+
+
+def test_resume_error_from_command_line(tmp_path):
+    paths = _trained_run(tmp_path, FINISHED)
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", "--runs-dir", str(paths.root.parent), "--resume", "run-1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "atlas-train: error: run 'run-1' already finished" in result.stderr

@@ -14,6 +14,7 @@ from gears import FIELDS, GEAR_NAMES, ConfigError, resolve
 from gears.loader import CONFIG_NAME_ALIASES, CUSTOM_GEAR, ResolvedConfig
 from state.paths import RunIdError, RunPaths, new_run_id, resolve_runs_dir, validate_run_id
 from state.record import RecordError, read_record
+from state.resume import ResumeError, check_resumable
 
 EXIT_USAGE = 2
 SUBCOMMANDS = ("grade", "check", "demo")
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _train(args, argv)
-    except (ConfigError, RunIdError, RecordError) as error:
+    except (ConfigError, RunIdError, RecordError, ResumeError) as error:
         print(f"atlas-train: error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -90,11 +91,14 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     if args.resume:
         paths = RunPaths.of(runs_dir, args.resume)
         record = read_record(paths)
+        from trainer import distributed
+
+        if not distributed.launched_by_atlas():
+            # Ranks started by the multi-process launcher resume a run their launcher just checked.
+            check_resumable(paths, record)
         # The stored config wins over every layer, so the run continues exactly as it started.
         gear = record.gear if record.gear in GEAR_NAMES else None
         config = resolve(gear, demo=record.demo, flags=record.config)
-        from trainer import distributed
-
         resume = distributed.launch_is_resume() if distributed.launched_by_atlas() else True
         return _start(config, paths, parent=record.parent, argv=argv, resume=resume)
     config = resolve_from_args(args)
