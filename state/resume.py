@@ -1,4 +1,4 @@
-"""Resume precondition: a run must have ended, without finishing, at a checkpoint."""
+"""Resume preconditions: the trainer has exited, the run has not finished, and no trained step would repeat."""
 
 from __future__ import annotations
 
