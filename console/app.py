@@ -167,6 +167,7 @@ class AtlasConsole(App):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="atlas-console",
         description=(
             "Terminal console for atlas-console distillation runs: pick a gear, check the teacher and "

@@ -5,34 +5,12 @@ from __future__ import annotations
 from typing import Iterable
 
 from console.launcher import LaunchRequest, record_devices
-from gears import ResolvedConfig, gear_metadata, resolve
-from state.gate import GateResult
-from state.record import FINISHED, RunRecord
+from gears import ResolvedConfig, resolve
+from state.promotion import target_gear
+from state.record import RunRecord
 
 # Keys a promoted run takes from its diagnostic run; everything else comes from the target gear.
 CARRIED_KEYS = ("student", "teacher", "dataset_name")
-
-
-def target_gear(record: RunRecord) -> str | None:
-    """Return the gear `record`'s gear promotes to, or None when it promotes to none."""
-    if record.gear not in ("diagnostic", "reliability"):
-        return None
-    return gear_metadata(record.gear).get("promotes_to") or None
-
-
-def promotion_blockers(record: RunRecord | None, gate: GateResult | None) -> list[str]:
-    """List why the run cannot be promoted now; an empty list means it can."""
-    if record is None:
-        return ["the run has not written run.toml yet"]
-    if target_gear(record) is None:
-        return [f"only diagnostic runs are promoted; this run's gear is {record.gear}"]
-    if gate is None:
-        return ["the gate has not been evaluated yet"]
-    blockers = [criterion.line() for criterion in gate.failures]
-    # A gear may waive require_finished, but a run still training cannot start its successor.
-    if record.status != FINISHED and not any(c.name == "run finished" for c in gate.failures):
-        blockers.insert(0, f"the run is {record.status}, not finished")
-    return blockers
 
 
 def carried_flags(record: RunRecord) -> dict[str, str]:

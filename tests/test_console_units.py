@@ -14,7 +14,8 @@ from console.launcher import LaunchRequest, Launcher, devices_overlap
 from console.log_tail import LogTail
 from console.models import default_choice, model_available
 from console.preflight import run_preflight
-from console.promotion import promoted_config, promotion_blockers, promotion_request
+from console.promotion import promoted_config, promotion_request
+from state.promotion import promotion_blockers
 from console.run_model import RunModel
 from console.run_status import describe_status
 from console.sample_runs import SampleRun, metrics_lines, write_sample_run

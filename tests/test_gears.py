@@ -9,7 +9,7 @@ import pytest
 
 from gears import FIELDS, ConfigError, gear_metadata, resolve
 from gears.loader import GEARS_DIR
-from trainer.cli import build_parser, resolve_from_args
+from trainer.cli import build_parser, main, resolve_from_args
 
 DIAGNOSTIC_COMMAND = (
     "--student Qwen/Qwen2.5-7B-Instruct --teacher Qwen/Qwen2.5-14B-Instruct --dataset-name gsm8k "
@@ -196,3 +196,17 @@ def test_cli_error_exit_code():
     )
     assert result.returncode == 2
     assert "invalid value for 'beta'" in result.stderr
+
+
+@pytest.mark.parametrize("argument", ["--max-step", "--max_steps"])
+def test_near_miss_flag_named(argument, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([argument, "6"])
+    assert exited.value.code == 2
+    assert "did you mean --max-steps or the override max_steps=VALUE?" in capsys.readouterr().err
+
+
+def test_unknown_flag_rejected(capsys):
+    with pytest.raises(SystemExit):
+        main(["--bogus"])
+    assert "unrecognized argument '--bogus'; see atlas-train --help" in capsys.readouterr().err

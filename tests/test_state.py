@@ -11,6 +11,7 @@ import pytest
 from state.gate import evaluate_gate
 from state.metrics import MetricsTail, MetricsWriter, read_metrics
 from state.paths import RunIdError, RunPaths, new_run_id, resolve_runs_dir, validate_run_id
+from state.promotion import PromotionError, check_parent
 from state.record import FAILED, FINISHED, RUNNING, STOPPED, RecordError, RunRecord, read_record, update_record, write_record
 from state.resume import ResumeError, check_resumable
 from state.runs import list_runs, mark_if_lost
@@ -351,3 +352,50 @@ def test_resume_error_from_command_line(tmp_path):
     )
     assert result.returncode == 2
     assert "atlas-train: error: run 'run-1' already finished" in result.stderr
+
+
+# --- promotion from the command line
+
+
+def _diagnostic_run(tmp_path, run_id="diag-1", status=FINISHED, gear="diagnostic"):
+    paths = _paths(tmp_path, run_id)
+    write_record(paths, RunRecord(id=run_id, gear=gear, status=status, config=GATE))
+    paths.metrics.write_text("".join(json.dumps(event) + "\n" for event in _healthy_events()))
+    return paths
+
+
+def test_parent_passing_gate_accepted(tmp_path):
+    _diagnostic_run(tmp_path)
+    check_parent(tmp_path, "diag-1", "reliability")
+
+
+def test_parent_missing_rejected(tmp_path):
+    with pytest.raises(PromotionError, match="parent run 'diag-nope' not found"):
+        check_parent(tmp_path, "diag-nope", "reliability")
+
+
+def test_parent_wrong_gear_rejected(tmp_path):
+    _diagnostic_run(tmp_path)
+    with pytest.raises(PromotionError, match="promotes to the reliability gear, not to diagnostic"):
+        check_parent(tmp_path, "diag-1", "diagnostic")
+
+
+def test_parent_reliability_run_rejected(tmp_path):
+    _diagnostic_run(tmp_path, gear="reliability")
+    with pytest.raises(PromotionError, match="only diagnostic runs are promoted"):
+        check_parent(tmp_path, "diag-1", "reliability")
+
+
+def test_parent_stopped_run_rejected(tmp_path):
+    _diagnostic_run(tmp_path, status=STOPPED)
+    with pytest.raises(PromotionError, match="cannot be promoted: .*run finished"):
+        check_parent(tmp_path, "diag-1", "reliability")
+
+
+def test_parent_error_from_command_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", "--gear", "reliability", "--demo", "--runs-dir", str(tmp_path), "--parent", "diag-nope"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "parent run 'diag-nope' not found" in result.stderr

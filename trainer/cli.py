@@ -6,13 +6,15 @@ This module imports neither torch nor transformers; the training path imports th
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from typing import Any, Sequence
 
-from gears import FIELDS, GEAR_NAMES, ConfigError, resolve
+from gears import FIELDS, FIELDS_BY_NAME, GEAR_NAMES, ConfigError, resolve
 from gears.loader import CONFIG_NAME_ALIASES, CUSTOM_GEAR, ResolvedConfig
 from state.paths import RunIdError, RunPaths, new_run_id, resolve_runs_dir, validate_run_id
+from state.promotion import PromotionError, check_parent
 from state.record import RecordError, read_record
 from state.resume import ResumeError, check_resumable
 
@@ -22,6 +24,7 @@ SUBCOMMANDS = ("grade", "check", "demo")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="atlas-train",
         description=(
             "Run one gear of on-policy distillation (GKD) and write its run directory. "
@@ -60,12 +63,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         return _subcommand(argv[0], argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(_unknown_argument_message(parser, unknown[0]))
     try:
         return _train(args, argv)
-    except (ConfigError, RunIdError, RecordError, ResumeError) as error:
+    except (ConfigError, RunIdError, RecordError, ResumeError, PromotionError) as error:
         print(f"atlas-train: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _unknown_argument_message(parser: argparse.ArgumentParser, argument: str) -> str:
+    """Return the error for an unknown argument, naming the closest flag and its key=value form."""
+    flag = argument.split("=", 1)[0]
+    known = [option for action in parser._actions for option in action.option_strings]
+    matches = difflib.get_close_matches(flag.replace("_", "-"), known, n=1, cutoff=0.75)
+    if not matches:
+        return f"unrecognized argument {argument!r}; see atlas-train --help"
+    key = matches[0].removeprefix("--").replace("-", "_")
+    hint = f" or the override {key}=VALUE" if key in FIELDS_BY_NAME else ""
+    return f"unrecognized argument {argument!r}; did you mean {matches[0]}{hint}?"
 
 
 def resolve_from_args(args: argparse.Namespace) -> ResolvedConfig:
@@ -90,6 +108,11 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     runs_dir = resolve_runs_dir(args.runs_dir)
     if args.resume:
         paths = RunPaths.of(runs_dir, args.resume)
+        if not paths.record.exists():
+            raise RunIdError(
+                f"run {args.resume!r} not found in {runs_dir}; check the run id, or point --runs-dir "
+                "(or ATLAS_RUNS_DIR) at the folder that holds it"
+            )
         record = read_record(paths)
         from trainer import distributed
 
@@ -112,6 +135,8 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     paths = RunPaths.of(runs_dir, run_id)
     if paths.record.exists():
         raise RunIdError(f"run {run_id!r} already exists in {runs_dir}; pick another --run-id or use --resume {run_id}")
+    if args.parent:
+        check_parent(runs_dir, validate_run_id(args.parent), config.gear)
     return _start(config, paths, parent=args.parent, argv=argv, resume=False)
 
 

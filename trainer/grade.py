@@ -34,6 +34,7 @@ class Verdict:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="atlas-train grade",
         description="Score completions against GSM8K references and print the accuracy.",
     )

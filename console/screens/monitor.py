@@ -17,7 +17,6 @@ from textual.worker import get_current_worker
 from console import formatting
 from console.launcher import StopError
 from console.log_tail import LogTail
-from console.promotion import promotion_blockers, target_gear
 from console.run_view import RunView, build_view, step_text
 from console.screens.confirm import ConfirmScreen
 from console.widgets.gate_panel import GatePanel
@@ -25,6 +24,7 @@ from console.widgets.key_values import KeyValues
 from console.widgets.metric_chart import ChartLine, MetricChart
 from console.widgets.status_line import StatusLine
 from state.paths import RunPaths
+from state.promotion import promotion_blockers, target_gear
 
 LOG_LINES_KEPT = 2000
 # An ended run changes only when resumed; it is re-read this much less often than a live one.

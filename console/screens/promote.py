@@ -11,7 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from console.promotion import carried_flags, promoted_config, promotion_request, run_config, target_gear
+from console.promotion import carried_flags, promoted_config, promotion_request, run_config
+from state.promotion import target_gear
 from console.widgets.config_table import ConfigTable
 from console.widgets.key_values import KeyValues
 from gears import ConfigError, ResolvedConfig

@@ -169,6 +169,7 @@ def _build(recipe: Profile, seed: int, build_dir: Path) -> dict:
 def build_main(argv: list[str]) -> int:
     """Run `atlas-train demo build`: build or reuse the demo models and print where they are."""
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="atlas-train demo build",
         description="Build the tiny teacher and student models of the offline demo, or reuse the cached ones.",
     )

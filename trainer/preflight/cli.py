@@ -19,6 +19,7 @@ from trainer.preflight.report import EXIT_ERRORS
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="atlas-train check",
         description="Check a student/teacher pair for GKD from config.json, tokenizer files and safetensors "
         "headers: tokenizer match, chat template, context length and whether the run fits the GPU.",
