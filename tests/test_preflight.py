@@ -728,3 +728,14 @@ def test_missing_teacher_template_unchecked(tmp_path, pair):
     check = run_check(pair[0], tmp_path / "nowhere").check("chat template")
     assert check.verdict == "unchecked"
     assert "the teacher has no tokenizer files to compare" in check.message
+
+
+def test_train_rejects_missing_model_dir(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", "--gear", "diagnostic", "--demo", "--runs-dir", str(tmp_path / "runs"),
+         "--student", str(tmp_path / "no-such-model")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert f"student directory not found: {tmp_path / 'no-such-model'}" in result.stderr
+    assert not (tmp_path / "runs").exists()

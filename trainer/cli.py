@@ -17,6 +17,7 @@ from state.paths import RunIdError, RunPaths, new_run_id, resolve_runs_dir, vali
 from state.promotion import PromotionError, check_parent
 from state.record import RecordError, read_record
 from state.resume import ResumeError, check_resumable
+from trainer.preflight.locate import DEMO, ModelNotFoundError, check_local_reference
 
 EXIT_USAGE = 2
 SUBCOMMANDS = ("grade", "check", "demo")
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(_unknown_argument_message(parser, unknown[0]))
     try:
         return _train(args, argv)
-    except (ConfigError, RunIdError, RecordError, ResumeError, PromotionError) as error:
+    except (ConfigError, RunIdError, RecordError, ResumeError, PromotionError, ModelNotFoundError) as error:
         print(f"atlas-train: error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -137,6 +138,9 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         raise RunIdError(f"run {run_id!r} already exists in {runs_dir}; pick another --run-id or use --resume {run_id}")
     if args.parent:
         check_parent(runs_dir, validate_run_id(args.parent), config.gear)
+    for role in ("student", "teacher"):
+        if config[role] != DEMO:
+            check_local_reference(config[role], role)
     return _start(config, paths, parent=args.parent, argv=argv, resume=False)
 
 

@@ -35,13 +35,9 @@ def locate_model(reference: str, role: str) -> ModelLocation:
     if reference == DEMO:
         return ModelLocation(reference, demo_model_dir(role))
 
-    path = Path(reference).expanduser()
-    if path.is_dir():
+    path = check_local_reference(reference, role)
+    if path is not None:
         return ModelLocation(reference, path)
-    if path.exists():
-        raise ModelNotFoundError(f"{role} {reference!r} is a file, not a model directory; pass the folder that contains config.json")
-    if not hub.looks_like_repo_id(reference) or reference.startswith((".", "/", "~")):
-        raise ModelNotFoundError(f"{role} directory not found: {path}; pass an existing model folder or a Hugging Face model id")
 
     cached = hub.find_cached_snapshot(reference)
     if cached is not None:
@@ -61,6 +57,18 @@ def locate_model(reference: str, role: str) -> ModelLocation:
             f"and fetching it from the Hub failed ({error}); check the model id and the network, "
             "or pass a local model directory"
         ) from error
+
+
+def check_local_reference(reference: str, role: str) -> Path | None:
+    """Return the model folder `reference` names, or None for a Hub id; raise when it is a bad path."""
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ModelNotFoundError(f"{role} {reference!r} is a file, not a model directory; pass the folder that contains config.json")
+    if not hub.looks_like_repo_id(reference) or reference.startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"{role} directory not found: {path}; pass an existing model folder or a Hugging Face model id")
+    return None
 
 
 def demo_model_dir(role: str) -> Path:
