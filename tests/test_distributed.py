@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -24,7 +25,7 @@ def _base_args(tiny_pair, data, runs, run_id):
     student, teacher = tiny_pair
     return ["--gear", "diagnostic", "--student", student, "--teacher", teacher, "--dataset-name", data,
             "--runs-dir", runs, "--run-id", run_id, "eval_sample_size=4", "min_reward=0.0", "max_new_tokens=8",
-            "report_to=none", "processes=2", f"main_port={29600 + os.getpid() % 300}"]
+            "report_to=none", "processes=2", f"main_port={_free_port()}"]
 
 
 def test_two_processes_finish(tiny_pair, tiny_gsm8k, tmp_path):
@@ -63,6 +64,12 @@ def test_two_processes_stop(tiny_pair, tiny_gsm8k, tmp_path):
     assert steps == sorted(set(steps))
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_sharded_evaluation_matches_single(tiny_pair, tmp_path):
     student_dir, _ = tiny_pair
     script = tmp_path / "evaluate.py"
@@ -86,9 +93,12 @@ def test_sharded_evaluation_matches_single(tiny_pair, tmp_path):
     outputs = {}
     for processes in (1, 2):
         out = tmp_path / f"result-{processes}.json"
-        subprocess.run([sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={processes}",
-                        f"--master-port={29900 + processes + os.getpid() % 50}", str(script), str(out)],
-                       check=True, capture_output=True, timeout=180)
+        launched = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={processes}",
+             f"--master-port={_free_port()}", str(script), str(out)],
+            capture_output=True, text=True, timeout=180,
+        )
+        assert launched.returncode == 0, launched.stderr[-3000:]
         outputs[processes] = json.loads(out.read_text())
     assert outputs[1]["samples"] == 11
     assert outputs[2] == outputs[1]
