@@ -6,6 +6,7 @@ means, so `atlas-train --print-config` and the console can explain a resolved co
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +23,17 @@ class Field:
     maximum: float | None = None
     exclusive_minimum: bool = False
     choices: tuple[str, ...] | None = None
+    # A string value must match `pattern` in full; `pattern_doc` gives the form in words.
+    pattern: str | None = None
+    pattern_doc: str | None = None
 
     def describe_range(self) -> str:
         """Return the allowed values in words, e.g. "a float in [0, 1]"."""
         kind = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[self.type]
         if self.choices:
             return "one of " + ", ".join(repr(choice) for choice in self.choices)
+        if self.pattern_doc:
+            return self.pattern_doc
         if self.minimum is not None and self.maximum is not None:
             return f"{kind} in [{_fmt(self.minimum)}, {_fmt(self.maximum)}]"
         if self.minimum is not None:
@@ -48,6 +54,8 @@ class Field:
         if not valid_type:
             return f"expected {self.describe_range()}, got {value!r} ({type(value).__name__})"
         if self.choices and value not in self.choices:
+            return f"expected {self.describe_range()}, got {value!r}"
+        if self.pattern and not re.fullmatch(self.pattern, value):
             return f"expected {self.describe_range()}, got {value!r}"
         if self.minimum is not None:
             too_low = value <= self.minimum if self.exclusive_minimum else value < self.minimum
@@ -199,7 +207,14 @@ FIELDS: tuple[Field, ...] = (
         choices=("auto", "no", "bf16", "fp16"),
     ),
     Field("accelerate_config", "launch", str, "Optional accelerate or DeepSpeed config file for multi-process runs."),
-    Field("cuda_visible_devices", "launch", str, "GPUs the run may use, as CUDA_VISIBLE_DEVICES ('' = inherit)."),
+    Field(
+        "cuda_visible_devices",
+        "launch",
+        str,
+        "GPUs the run may use, as CUDA_VISIBLE_DEVICES ('' = inherit).",
+        pattern=r"|[0-9]+(,[0-9]+)*|(GPU|MIG)-[\w/-]+(,(GPU|MIG)-[\w/-]+)*",
+        pattern_doc="comma-separated GPU indices (0,1) or GPU/MIG UUIDs, or '' to inherit",
+    ),
     # --- gate
     Field("require_finished", "gate", bool, "Gate: the run ended with status 'finished'."),
     Field("require_loss_decrease", "gate", bool, "Gate: the last train loss is below the first."),

@@ -210,3 +210,14 @@ def test_unknown_flag_rejected(capsys):
     with pytest.raises(SystemExit):
         main(["--bogus"])
     assert "unrecognized argument '--bogus'; see atlas-train --help" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("devices", ["", "0", "0,1,7", "GPU-8932f937-d72c-4106-c12f-20bd9faed9f6", "MIG-GPU-8932f937/1/0"])
+def test_cuda_visible_devices_accepted(devices):
+    assert resolve("diagnostic", overrides=[f"cuda_visible_devices={devices}"])["cuda_visible_devices"] == devices
+
+
+@pytest.mark.parametrize("devices", ["abc", "0,,1", "0 1", "gpu0"])
+def test_cuda_visible_devices_rejected(devices):
+    with pytest.raises(ConfigError, match="expected comma-separated GPU indices"):
+        resolve("diagnostic", overrides=[f"cuda_visible_devices={devices}"])
