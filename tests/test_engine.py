@@ -35,6 +35,7 @@ def finished_run(tiny_pair, gsm8k_dir, tmp_path_factory):
         cwd=root,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    (root / "stdout.txt").write_text(result.stdout)
     return RunPaths(root / "runs" / "diag")
 
 
@@ -107,6 +108,12 @@ def test_versions_recorded(finished_run):
 def test_checkpoints_and_log(finished_run):
     assert last_checkpoint(finished_run).name == "checkpoint-6"
     assert "training starts" in finished_run.log.read_text()
+
+
+def test_log_has_progress_not_dicts(finished_run):
+    assert "step 6/6: loss" in finished_run.log.read_text()
+    stdout = (finished_run.root.parent.parent / "stdout.txt").read_text()
+    assert "{'loss'" not in stdout
 
 
 def test_sigterm_stops_then_resume(tiny_pair, tiny_gsm8k, tmp_path):

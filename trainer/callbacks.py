@@ -69,6 +69,10 @@ class StopCallback(TrainerCallback):
         return control
 
 
+# Train progress lines a run writes to its log (one per step when it has fewer steps).
+PROGRESS_LINES = 20
+
+
 class MetricsCallback(TrainerCallback):
     """Writes train lines, detects non-finite steps and turns evaluations into eval lines.
 
@@ -93,10 +97,13 @@ class MetricsCallback(TrainerCallback):
         self.diverged_at_step: int | None = None
         self.last_eval: dict[str, Any] | None = None
         self.last_eval_step: int | None = None
+        # Steps between progress lines in the log; the metrics stream gets every step.
+        self.progress_every = 1
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.phase = "eval"
         self.on_total_steps(int(state.max_steps))
+        self.progress_every = max(1, int(state.max_steps) // PROGRESS_LINES)
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -116,6 +123,11 @@ class MetricsCallback(TrainerCallback):
                 line[optional] = logs[optional]
         if self.writer is not None:
             self.writer.write("train", step, **line)
+            if step == 1 or step % self.progress_every == 0 or step == state.max_steps:
+                logger.info(
+                    "step %d/%d: loss %.4g, grad_norm %.4g, learning_rate %.3g",
+                    step, state.max_steps, loss, grad_norm, line["learning_rate"],
+                )
         # A loss of 0.0 next to a NaN grad_norm is a broken step, not convergence.
         if math.isfinite(loss) and math.isfinite(grad_norm):
             self.consecutive_nonfinite = 0

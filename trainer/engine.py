@@ -273,6 +273,7 @@ class _Session:
 
     def _build_trainer(self, student, teacher, tokenizer, kept, eval_examples, eos_ids, placement):
         from datasets import Dataset
+        from transformers.trainer_callback import PrinterCallback
 
         from trainer.callbacks import MetricsCallback, StopCallback
         from trainer.evaluation import evaluate
@@ -358,6 +359,8 @@ class _Session:
             callbacks=[metrics_callback, StopCallback(self.stop)],
             eos_ids=eos_ids,
         )
+        # The Trainer prints every log dict to stdout; MetricsCallback logs a readable subset instead.
+        self.trainer.remove_callback(PrinterCallback)
         return self.trainer, metrics_callback
 
     def _measure_baseline(self, trainer, metrics_callback, teacher, tokenizer, eval_examples, eos_ids) -> None:
