@@ -187,7 +187,7 @@ def test_tail_reads_only_new_lines(tmp_path):
     assert tail.offset == os.path.getsize(paths.metrics)
 
 
-def test_line_tail_starts_near_the_end_of_a_long_file(tmp_path):
+def test_line_tail_starts_near_end(tmp_path):
     path = tmp_path / "trainer.log"
     path.write_bytes(b"".join(b"line %04d\n" % number for number in range(1000)))
     tail = LineTail(path, start_bytes=25)
@@ -318,20 +318,20 @@ def test_resume_rejects_finished_run(tmp_path):
         check_resumable(paths, read_record(paths))
 
 
-def test_resume_rejects_trained_run_without_checkpoint(tmp_path):
+def test_resume_rejects_uncheckpointed_run(tmp_path):
     paths = _trained_run(tmp_path, STOPPED, command=["atlas-train", "--gear", "diagnostic"])
     with pytest.raises(ResumeError, match="trained to step 3") as raised:
         check_resumable(paths, read_record(paths))
     assert "atlas-train --gear diagnostic" in str(raised.value)
 
 
-def test_resume_accepts_stopped_run_with_checkpoint(tmp_path):
+def test_resume_accepts_checkpointed_run(tmp_path):
     paths = _trained_run(tmp_path, STOPPED)
     (paths.checkpoints / "checkpoint-2").mkdir(parents=True)
     check_resumable(paths, read_record(paths))
 
 
-def test_resume_accepts_run_stopped_before_training(tmp_path):
+def test_resume_accepts_untrained_run(tmp_path):
     paths = _trained_run(tmp_path, STOPPED, steps=0)
     check_resumable(paths, read_record(paths))
 
