@@ -137,16 +137,22 @@ def test_exit_without_record_recorded_failed(runs_dir, monkeypatch, spawned):
 # --- stopping
 
 
+async def _ask_to_stop(pilot, app, launcher, spawned):
+    """Launch a polite run, open its monitor and press s; return the run once the prompt shows."""
+    launched = launcher.launch(LaunchRequest(gear="diagnostic", demo=True))
+    spawned.append(launched.pid)
+    app.open_run(launched.run_id)
+    await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view is not None and app.screen.view.alive)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+    return launched
+
+
 async def test_stop_key_stops_run(runs_dir, tmp_path, monkeypatch, spawned):
     launcher = launcher_for(runs_dir, POLITE, monkeypatch)
     app = AtlasConsole(runs_dir, launcher=launcher, poll_interval=0.1, monitor_interval=0.1, hub_cache_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        launched = launcher.launch(LaunchRequest(gear="diagnostic", demo=True))
-        spawned.append(launched.pid)
-        app.open_run(launched.run_id)
-        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view is not None and app.screen.view.alive)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        launched = await _ask_to_stop(pilot, app, launcher, spawned)
         await pilot.press("y")
         await wait_for(pilot, lambda: app.screen.view.record is not None and app.screen.view.record.status == STOPPED)
     assert read_record(launched.paths).message == "SIGTERM"
@@ -157,12 +163,7 @@ async def test_stop_cancelled_keeps_run(runs_dir, tmp_path, monkeypatch, spawned
     launcher = launcher_for(runs_dir, POLITE, monkeypatch)
     app = AtlasConsole(runs_dir, launcher=launcher, poll_interval=0.1, monitor_interval=0.1, hub_cache_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        launched = launcher.launch(LaunchRequest(gear="diagnostic", demo=True))
-        spawned.append(launched.pid)
-        app.open_run(launched.run_id)
-        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view is not None and app.screen.view.alive)
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        launched = await _ask_to_stop(pilot, app, launcher, spawned)
         await pilot.press("n")
         await pilot.pause(0.3)
     assert pid_alive(launched.pid)

@@ -12,10 +12,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from console.promotion import carried_flags, promoted_config, promotion_request, run_config
-from state.promotion import target_gear
 from console.widgets.config_table import ConfigTable
 from console.widgets.key_values import KeyValues
 from gears import ConfigError, ResolvedConfig
+from state.promotion import target_gear
 from state.record import RunRecord
 
 
